@@ -1,6 +1,7 @@
 # vmx-harness: build, run and test. Every target installs what it needs.
 NPM ?= npm
-ARGS ?=
+# The main job: every suite over the whole matrix (levels x strategies x deliveries x CPU models).
+ARGS ?= --immediate-exit all --delivery all
 SOURCES := $(shell find arch kvm harness tests -name '*.ts' -not -path 'tests/tap/*' 2>/dev/null)
 
 .PHONY: all build run test bench clean

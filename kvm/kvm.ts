@@ -148,6 +148,8 @@ export class Kvm implements VmxPlatform {
     this.vmcs02Addr = this.memory.allocPage();
     this.memory.setRevision(this.vmcs02Addr, revision);
     this.mustSucceed(b.vmclear(this.vmcs02Addr), 'vmclear vmcs02');
+    // vmcs02 stays the current VMCS on the platform below: this level loads no other.
+    this.mustSucceed(b.vmptrld(this.vmcs02Addr), 'vmptrld vmcs02');
   }
 
   private mustSucceed(status: VmxStatus, what: string): void {
@@ -454,7 +456,6 @@ export class Kvm implements VmxPlatform {
   private prepareVmcs02(zeroTimer: boolean): void {
     const b = this.below;
     const v12 = this.vmcs12!;
-    this.mustSucceed(b.vmptrld(this.vmcs02Addr), 'vmptrld vmcs02');
     const w = (field: number, value: number | bigint) => this.mustSucceed(b.vmwrite(field, BigInt(value)), `vmwrite 0x${field.toString(16)}`);
     const pin12 = v12.num(VMCS.PIN_BASED_VM_EXEC_CONTROL);
     // vmcs02 never carries vmcs12's timer; the hardware timer there belongs to this level.
