@@ -141,7 +141,7 @@ export class Hardware implements VmxPlatform {
 
   vmcall(): VmxStatus {
     // VMCALL in VMX root operation without the dual-monitor treatment (SDM 31.3).
-    return this.vmxInsn(() => this.vmx.fail(C.VMXERR.VMCALL_IN_ROOT));
+    return this.vmxInsn(() => this.vmx.vmcallInRoot());
   }
 
   guestRegisters(): Float64Array {
@@ -366,13 +366,16 @@ class GuestRun {
         this.deliver(C.DB_VECTOR);
         continue;
       }
-      if (this.tsc >= this.timerExpiry) return this.exit(C.EXIT_REASON.PREEMPTION_TIMER, {});
+      // The timer counts in every state but causes no exit in wait-for-SIPI (SDM 26.5.1).
+      if (this.tsc >= this.timerExpiry && this.activity !== C.ACTIVITY_WAIT_SIPI) return this.exit(C.EXIT_REASON.PREEMPTION_TIMER, {});
       if (this.hw.irr.size > 0 && (this.pin & C.PIN_EXTINT) !== 0) return this.exit(C.EXIT_REASON.EXTERNAL_INTERRUPT, {});
-      if (this.activity === C.ACTIVITY_HLT) {
-        // HLT: the processor sleeps until the next event; the preemption timer keeps counting (SDM 26.5.1).
-        const wake = Math.min(this.hw.queue.nextTime(), this.timerExpiry);
+      if (this.activity !== C.ACTIVITY_ACTIVE) {
+        // HLT, shutdown, wait-for-SIPI: no instruction runs; sleep until the next event. The timer
+        // keeps counting and wakes HLT and shutdown (SDM 26.5.1); nothing here wakes wait-for-SIPI.
+        const timer = this.activity === C.ACTIVITY_WAIT_SIPI ? Infinity : this.timerExpiry;
+        const wake = Math.min(this.activity === C.ACTIVITY_HLT ? this.hw.queue.nextTime() : Infinity, timer);
         if (!Number.isFinite(wake)) {
-          throw new BudgetExceeded(`guest halted at RIP 0x${this.rip.toString(16)} with nothing left to wake it`);
+          throw new BudgetExceeded(`guest in activity state ${this.activity} at RIP 0x${this.rip.toString(16)} with nothing left to wake it`);
         }
         this.hw.setTsc(Math.max(this.tsc, wake));
         this.hw.checkCycleBudget();

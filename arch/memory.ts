@@ -40,12 +40,15 @@ export class PhysicalMemory {
     return this.code.get(addr);
   }
 
-  /** The VMCS revision identifier in the first 31 bits of a VMXON or VMCS region (SDM 25.2). */
+  /**
+   * The first 32 bits of a VMXON or VMCS region: bits 30:0 the revision identifier, bit 31 the
+   * shadow-VMCS indicator (SDM 25.2).
+   */
   revisionAt(addr: number): number {
-    return this.read(addr) & 0x7fffffff;
+    return this.read(addr) >>> 0;
   }
 
   setRevision(addr: number, revision: number): void {
-    this.write(addr, revision & 0x7fffffff);
+    this.write(addr, revision >>> 0);
   }
 }

@@ -31,8 +31,9 @@ export class Vmcs {
     return Number(this.get(encoding));
   }
 
+  /** Stores a number; a negative one is a 32-bit pattern built with JavaScript's bit operators. */
   setNum(encoding: number, value: number): void {
-    this.fields.set(encoding, BigInt(value));
+    this.fields.set(encoding, BigInt(value < 0 ? value >>> 0 : value));
   }
 
   /** VMREAD semantics for a decoded encoding (high half of a 64-bit field included). */

@@ -60,11 +60,18 @@ export class VmxOperation {
     if ((fc & M.FEATURE_CONTROL_LOCKED) === 0n || (fc & M.FEATURE_CONTROL_VMXON_OUTSIDE_SMX) === 0n) {
       throw generalProtection('VMXON with IA32_FEATURE_CONTROL not locked with VMXON enabled');
     }
+    // Bits 30:0 must be the revision identifier and bit 31 must be 0 (SDM 31.3 VMXON).
     if (!this.validAddress(addr) || this.host.memory.revisionAt(addr) !== this.revision) return 'VMfailInvalid';
     this.inVmxOperation = true;
     this.vmxonPointer = addr;
     this.current = null;
     return 'VMsucceed';
+  }
+
+  /** VMCALL in VMX root operation without the dual-monitor treatment (SDM 31.3): VMfail(1). */
+  vmcallInRoot(): VmxStatus {
+    this.requireVmx('VMCALL');
+    return this.fail(VMXERR.VMCALL_IN_ROOT);
   }
 
   /** VMXOFF (SDM 31.3). */
@@ -93,6 +100,7 @@ export class VmxOperation {
     this.requireVmx('VMPTRLD');
     if (!this.validAddress(addr)) return this.fail(VMXERR.VMPTRLD_INVALID_ADDRESS);
     if (addr === this.vmxonPointer) return this.fail(VMXERR.VMPTRLD_VMXON_POINTER);
+    // Bit 31 (shadow VMCS) needs VMCS shadowing, which this model does not offer (SDM 31.3 VMPTRLD).
     if (this.host.memory.revisionAt(addr) !== this.revision) return this.fail(VMXERR.VMPTRLD_INCORRECT_REVISION_ID);
     this.current = this.regionAt(addr);
     return 'VMsucceed';

@@ -221,7 +221,7 @@ export class Kvm implements VmxPlatform {
   vmptrst(): { status: VmxStatus; pointer: bigint } { return this.emulated(this.costs.emulatedVmxInstruction, () => this.vmx12.vmptrst()); }
   vmread(field: number): { status: VmxStatus; value: bigint } { return this.shadow(() => this.vmx12.vmread(field)); }
   vmwrite(field: number, value: bigint): VmxStatus { return this.shadow(() => this.vmx12.vmwrite(field, value)); }
-  vmcall(): VmxStatus { return this.emulated(this.costs.emulatedVmxInstruction, () => this.vmx12.fail(C.VMXERR.VMCALL_IN_ROOT)); }
+  vmcall(): VmxStatus { return this.emulated(this.costs.emulatedVmxInstruction, () => this.vmx12.vmcallInRoot()); }
 
   guestRegisters(): Float64Array {
     if (this.vmx12.current === null) throw new Error('no current vmcs12');

@@ -125,15 +125,14 @@ t.test('guest-state failure: exit reason 0x80000021 and VMsucceed', async (t) =>
     const { hw, code } = machine(profile);
     write(hw, field, value);
     t.equal(hw.vmlaunch(), 'VMsucceed', `${profile.name}: field 0x${field.toString(16)} = ${value}`);
-    t.equal(exitReason(hw) >>> 0, 0x80000021, 'basic reason 33, bit 31 set (low 32 bits)');
-    // arch/hardware.ts enter() stores the int32 result of `0x80000000 | 33`, so VMREAD returns a negative value.
-    t.equal(hw.vmread(VMCS.VM_EXIT_REASON).value, 0x80000021n, 'VMREAD returns the zero-extended 32-bit field',
-      { todo: 'arch bug: VM_EXIT_REASON stored sign-extended (hardware.ts:240)' });
+    t.equal(hw.vmread(VMCS.VM_EXIT_REASON).value, 0x80000021n, 'basic reason 33 with bit 31 set, a 32-bit field');
     t.equal(read(hw, VMCS.GUEST_RIP), code, 'no guest instruction ran');
     t.equal(hw.stats.retired, 0);
   }
   const { hw } = machine(COFFEE_LAKE);
   write(hw, VMCS.GUEST_ACTIVITY_STATE, 3);
-  t.equal(hw.vmlaunch(), 'VMsucceed');
-  t.not(exitReason(hw), 0x80000021, 'wait-for-SIPI is supported on coffee-lake (MISC bit 8)');
+  // Wait-for-SIPI is supported on coffee-lake (MISC bit 8): the entry succeeds and the guest
+  // waits for a SIPI this model never sends, which ends in the budget, not in an entry failure.
+  t.throws(() => hw.vmlaunch(), { name: 'BudgetExceeded' });
+  t.equal(hw.stats.vmEntries, 1, 'the entry passed its checks');
 });

@@ -209,3 +209,18 @@ t.test('budgets stop runaway guests', async (t) => {
   t.throws(() => cycles.vmlaunch(), BudgetExceeded, 'fast-forwarded polling stops at the cycle budget');
   t.ok(cycles.rdtsc() > 2 ** 24 && cycles.rdtsc() < 2 ** 24 + 100);
 });
+
+t.test('shutdown: no instruction runs and the timer wakes it; wait-for-SIPI: the timer causes no exit', async (t) => {
+  const shut = machine(COFFEE_LAKE, (a) => { a.nop(); a.vmcall(); }, { pin: PIN_PREEMPT });
+  write(shut.hw, VMCS.GUEST_ACTIVITY_STATE, 2);
+  write(shut.hw, VMCS.VMX_PREEMPTION_TIMER_VALUE, 10);
+  t.equal(shut.hw.vmlaunch(), 'VMsucceed');
+  t.equal(read(shut.hw, VMCS.VM_EXIT_REASON), EXIT_REASON.PREEMPTION_TIMER);
+  t.equal(read(shut.hw, VMCS.GUEST_ACTIVITY_STATE), 2, 'still in shutdown');
+  t.equal(shut.hw.stats.retired, 0, 'no instruction retired');
+  const sipi = machine(COFFEE_LAKE, (a) => { a.nop(); a.vmcall(); }, { pin: PIN_PREEMPT });
+  write(sipi.hw, VMCS.GUEST_ACTIVITY_STATE, 3);
+  write(sipi.hw, VMCS.VMX_PREEMPTION_TIMER_VALUE, 10);
+  t.throws(() => sipi.hw.vmlaunch(), BudgetExceeded, 'nothing wakes wait-for-SIPI here');
+  t.equal(sipi.hw.stats.retired, 0);
+});

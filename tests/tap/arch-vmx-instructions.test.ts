@@ -207,3 +207,23 @@ t.test('RDMSR of an absent MSR is #GP(0)', async (t) => {
   t.equal(newHardware(COFFEE_LAKE).rdmsr(M.IA32_VMX_TRUE_PROCBASED_CTLS), COFFEE_LAKE.msrs.get(M.IA32_VMX_TRUE_PROCBASED_CTLS));
   t.equal(faultVector(() => hw.wrmsr(M.IA32_VMX_BASIC, 0n)), GP, 'capability MSRs are read-only');
 });
+
+t.test('fixed after review: revision bit 31, VMCALL outside VMX, shutdown and wait-for-SIPI', async (t) => {
+  const { Hardware } = await import('../../arch/hardware');
+  const { COFFEE_LAKE } = await import('../../arch/cpu-profile');
+  const M = await import('../../arch/msr');
+  const { CR4_VMXE } = await import('../../arch/vmx-constants');
+  const hw = new Hardware({ profile: COFFEE_LAKE });
+  t.throws(() => hw.vmcall(), 'VMCALL outside VMX operation is #UD');
+  hw.wrmsr(M.IA32_FEATURE_CONTROL, 5n);
+  hw.writeCr4(CR4_VMXE);
+  const revision = M.vmxBasicRevision(COFFEE_LAKE.msrs.get(M.IA32_VMX_BASIC)!);
+  const region = hw.memory.allocPage();
+  hw.memory.setRevision(region, (revision | 0x80000000) >>> 0);
+  t.equal(hw.vmxon(region), 'VMfailInvalid', 'VMXON region with bit 31 set');
+  hw.memory.setRevision(region, revision);
+  t.equal(hw.vmxon(region), 'VMsucceed');
+  const vmcs = hw.memory.allocPage();
+  hw.memory.setRevision(vmcs, (revision | 0x80000000) >>> 0);
+  t.equal(hw.vmptrld(vmcs), 'VMfailInvalid', 'a shadow-VMCS indicator without VMCS shadowing');
+});
