@@ -51,6 +51,9 @@ TEST is a name or glob (spaces written as _); -TEST excludes. No TEST means all.
 
 class UsageError extends Error {}
 
+/** Options that take no value. */
+const FLAGS = new Set(['--help', '--list', '--tap13', '--tap14', '--quiet', '--strict']);
+
 function splitList(value: string | undefined, option: string): string[] {
   if (value === undefined || value === '') throw new UsageError(`option ${option} needs a value`);
   return value.split(',');
@@ -70,6 +73,7 @@ export function parseArgs(argv: readonly string[], suites: readonly Suite[]): Cl
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const value = () => (eq > 0 ? arg.slice(eq + 1) : args.shift());
+    if (eq > 0 && FLAGS.has(name)) throw new UsageError(`option ${name} takes no value`);
     switch (name) {
       case '-h': case '--help': opts.help = true; break;
       case '-l': case '--list': opts.list = true; break;
@@ -131,7 +135,7 @@ export function parseArgs(argv: readonly string[], suites: readonly Suite[]): Cl
         break;
       }
       default:
-        if (arg.startsWith('--') || /^-[a-zA-Z]$/.test(arg)) throw new UsageError(`unknown option: ${arg}`);
+        if (arg.startsWith('--') || arg === '-' || /^-[a-zA-Z]$/.test(arg)) throw new UsageError(`unknown option: ${arg}`);
         opts.patterns.push(arg);
     }
   }

@@ -30,19 +30,21 @@ function tapDirective(line: ReportLine): string {
   switch (line.verdict) {
     case 'SKIP': return ' # skip';
     case 'KFAIL': return ` # TODO known failure${line.reason ? `: ${line.reason}` : ''}`;
-    case 'XFAIL':
-    case 'XPASS': return ' # TODO';
+    case 'XFAIL': return ' # TODO';
     default: return '';
   }
 }
 
+/** An XPASS is an unexpected failure (lib/report.c counts it so): a failing point. */
 function tapOk(line: ReportLine): boolean {
-  return line.verdict === 'PASS' || line.verdict === 'SKIP' || line.verdict === 'XPASS';
+  return line.verdict === 'PASS' || line.verdict === 'SKIP';
 }
 
 /** The points of one run: its report lines, and one more for an abort or a skipped init. */
 function points(r: RunResult): Array<{ ok: boolean; text: string; directive: string }> {
-  const pts = r.reports.filter((l) => l.verdict !== 'INFO').map((l) => ({ ok: tapOk(l), text: l.text, directive: tapDirective(l) }));
+  const pts = r.reports.filter((l) => l.verdict !== 'INFO').map((l) => ({
+    ok: tapOk(l), text: l.verdict === 'XPASS' ? `${l.text} (XPASS)` : l.text, directive: tapDirective(l),
+  }));
   if (r.aborted !== undefined) pts.push({ ok: false, text: `aborted: ${r.aborted}`, directive: '' });
   else if (r.status === 77 && pts.length === 0) pts.push({ ok: true, text: r.id, directive: ` # skip ${r.skipReason}` });
   return pts;
