@@ -27,7 +27,7 @@ test: node_modules/.installed
 	npx tap
 
 bench: dist/.built
-	node dist/tests/bench.js $(ARGS)
+	node dist/tests/bench.js
 
 clean:
 	rm -rf dist .tap coverage

@@ -1,7 +1,7 @@
 import * as M from './msr';
 import { Vmcs } from './vmcs';
 import { VMCS } from './vmcs-fields';
-import { CPU_SECONDARY, PIN_PREEMPT, EXI_SAVE_PREEMPT, CR4_VMXE, VMXERR } from './vmx-constants';
+import { CPU_SECONDARY, PIN_PREEMPT, EXI_SAVE_PREEMPT, CR4_VMXE, RFLAGS_FIXED, VMXERR } from './vmx-constants';
 
 /** Reads a capability MSR of the platform whose VM entries are being checked. */
 export type CapabilityReader = (index: number) => bigint | undefined;
@@ -60,5 +60,19 @@ export function checkControls(vmcs: Vmcs, caps: VmxControlCaps): number {
 /** Checks on host control registers (SDM 27.2.2): CR4.VMXE must be 1 in VMX operation. */
 export function checkHostState(vmcs: Vmcs): number {
   if ((vmcs.get(VMCS.HOST_CR4) & CR4_VMXE) === 0n) return VMXERR.ENTRY_INVALID_HOST_STATE_FIELD;
+  return 0;
+}
+
+/**
+ * Checks on the guest-state area (SDM 27.3.1) that this model makes: the activity state must be
+ * one IA32_VMX_MISC supports (27.3.1.5), RFLAGS bit 1 must be 1 (27.3.1.4), and the VMCS link
+ * pointer must be all ones (27.3.1.5, no shadow VMCS). Returns 0, or the exit qualification of
+ * the VM-entry failure.
+ */
+export function checkGuestState(vmcs: Vmcs, misc: bigint): number {
+  const activity = vmcs.num(VMCS.GUEST_ACTIVITY_STATE);
+  if (activity > 3 || (activity !== 0 && (misc & (1n << BigInt(5 + activity))) === 0n)) return 1;
+  if ((vmcs.num(VMCS.GUEST_RFLAGS) & RFLAGS_FIXED) === 0) return 1;
+  if (vmcs.get(VMCS.VMCS_LINK_POINTER) !== 0xffffffffffffffffn) return 4;
   return 0;
 }

@@ -1,5 +1,5 @@
 import { CostModel, CpuProfile } from './cpu-profile';
-import { readControlCaps, VmxControlCaps } from './controls';
+import { checkGuestState, readControlCaps, VmxControlCaps } from './controls';
 import { EventQueue } from './event-queue';
 import { BudgetExceeded, generalProtection } from './fault';
 import { GuestView, Insn, RAX, RDX } from './guest/isa';
@@ -243,7 +243,7 @@ export class Hardware implements VmxPlatform {
     this.stats.vmEntries++;
     this.tsc += this.costs.vmEntry;
     // Checks on the guest-state area (SDM 27.3.1): failure is a VM exit with reason 33, bit 31 set.
-    const guestError = this.checkGuestState(vmcs);
+    const guestError = checkGuestState(vmcs, this.profile.msrs.get(M.IA32_VMX_MISC) ?? 0n);
     if (guestError !== 0) {
       vmcs.setNum(VMCS.VM_EXIT_REASON, C.EXIT_REASON_FAILED_VMENTRY | C.EXIT_REASON.ENTRY_FAIL_GUEST_STATE);
       vmcs.setNum(VMCS.EXIT_QUALIFICATION, guestError);
@@ -254,17 +254,6 @@ export class Hardware implements VmxPlatform {
     this.vmx.markLaunched(vmcs);
     new GuestRun(this, vmcs).run();
     return 'VMsucceed';
-  }
-
-  /** SDM 27.3.1.5 (activity state must be supported), 27.3.1.4 (RFLAGS bit 1), 27.3.1.5 (link pointer). */
-  private checkGuestState(vmcs: Vmcs): number {
-    const activity = vmcs.num(VMCS.GUEST_ACTIVITY_STATE);
-    const misc = this.profile.msrs.get(M.IA32_VMX_MISC) ?? 0n;
-    if (activity > 3) return 1;
-    if (activity !== 0 && (misc & (1n << BigInt(5 + activity))) === 0n) return 1;
-    if ((vmcs.num(VMCS.GUEST_RFLAGS) & C.RFLAGS_FIXED) === 0) return 1;
-    if (vmcs.get(VMCS.VMCS_LINK_POINTER) !== 0xffffffffffffffffn) return 4;
-    return 0;
   }
 
   /** @internal State GuestRun needs. */

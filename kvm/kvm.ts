@@ -1,4 +1,4 @@
-import { readControlCaps, VmxControlCaps } from '../arch/controls';
+import { checkGuestState, readControlCaps, VmxControlCaps } from '../arch/controls';
 import { CpuFault, generalProtection } from '../arch/fault';
 import { PhysicalMemory } from '../arch/memory';
 import * as M from '../arch/msr';
@@ -326,7 +326,7 @@ export class Kvm implements VmxPlatform {
     const checked = this.vmx12.checkEntry(launch, this.caps12);
     if (typeof checked === 'string') return checked;
     const vmcs12 = checked;
-    const guestError = this.checkGuestState(vmcs12);
+    const guestError = checkGuestState(vmcs12, this.nestedMsrs.get(M.IA32_VMX_MISC) ?? 0n);
     if (guestError !== 0) {
       // nested_vmx_entry_failure: a VM exit with reason 33 and bit 31 set (SDM 27.8).
       vmcs12.setNum(VMCS.VM_EXIT_REASON, C.EXIT_REASON_FAILED_VMENTRY | C.EXIT_REASON.ENTRY_FAIL_GUEST_STATE);
@@ -348,16 +348,6 @@ export class Kvm implements VmxPlatform {
     this.eventRequest = true;
     this.runNested();
     return 'VMsucceed';
-  }
-
-  /** The same guest-state checks the hardware makes (SDM 27.3.1), on vmcs12. */
-  private checkGuestState(vmcs12: Vmcs): number {
-    const activity = vmcs12.num(VMCS.GUEST_ACTIVITY_STATE);
-    const misc = this.nestedMsrs.get(M.IA32_VMX_MISC) ?? 0n;
-    if (activity > 3 || (activity !== 0 && (misc & (1n << BigInt(5 + activity))) === 0n)) return 1;
-    if ((vmcs12.num(VMCS.GUEST_RFLAGS) & C.RFLAGS_FIXED) === 0) return 1;
-    if (vmcs12.get(VMCS.VMCS_LINK_POINTER) !== 0xffffffffffffffffn) return 4;
-    return 0;
   }
 
   /**
