@@ -342,7 +342,7 @@ class GuestRun {
     let steps = 0;
     for (;;) {
       this.hw.collectDue();
-      // Priority among events on an instruction boundary (SDM 7.9, 26.7.?): debug traps of the
+      // Priority among events on an instruction boundary (SDM 7.9; the timer's place, SDM 26.5.1): debug traps of the
       // previous instruction, then the VMX-preemption timer, then external interrupts.
       if (this.debugTrap) {
         this.debugTrap = false;
@@ -523,7 +523,7 @@ class GuestRun {
       const left = reason === C.EXIT_REASON.PREEMPTION_TIMER ? 0 : timerRemaining(this.timerBit, this.timerStart, this.timerValue, this.tsc);
       v.setNum(VMCS.VMX_PREEMPTION_TIMER_VALUE, left);
     }
-    // VM exits clear the valid bit of the VM-entry interruption-information field (SDM 28.2.?).
+    // VM exits clear the valid bit of the VM-entry interruption-information field (SDM 28.2).
     v.setNum(VMCS.VM_ENTRY_INTR_INFO_FIELD, v.num(VMCS.VM_ENTRY_INTR_INFO_FIELD) & ~C.INTR_INFO_VALID);
     v.setNum(VMCS.VM_EXIT_REASON, reason);
     v.setNum(VMCS.EXIT_QUALIFICATION, info.qualification ?? 0);

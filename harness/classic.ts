@@ -22,8 +22,11 @@ export interface ClassicTest {
   exitHandler(env: VmxEnv, exitReason: number): ExitResult;
 }
 
-/** Runs a classic test as x86/vmx.c's test_run and vmx_run do. */
-export function runClassic(test: ClassicTest, env: VmxEnv): void {
+/**
+ * Runs a classic test as x86/vmx.c's test_run and vmx_run do. Returns 'declined' when init
+ * returned EXIT (the test did not run), else 'ran'.
+ */
+export function runClassic(test: ClassicTest, env: VmxEnv): 'declined' | 'ran' {
   env.vmxOn();
   const a = env.assembler();
   const entry = a.here;
@@ -31,7 +34,7 @@ export function runClassic(test: ClassicTest, env: VmxEnv): void {
   env.emitExitHypercall(a);
   env.place(a);
   env.initVmcs(entry);
-  if (test.init !== undefined && test.init(env) !== 'START') return;
+  if (test.init !== undefined && test.init(env) !== 'START') return 'declined';
   env.print('');
   env.print(`Test suite: ${test.name}`);
   let launched = false;
@@ -59,4 +62,5 @@ export function runClassic(test: ClassicTest, env: VmxEnv): void {
   } finally {
     if (launched && !finished) env.reporter.fail("Guest didn't run to completion.");
   }
+  return 'ran';
 }

@@ -36,10 +36,13 @@ export function runOne(config: RunConfig, opts: RunOptions = {}): RunResult {
   const reporter = new Reporter(print, (text) => (opts.strict ? undefined : knownFailureReason(config, text)));
   const { hardware, top } = buildStack(config);
   let aborted: string | undefined;
+  let declinedBy: string | undefined;
   try {
     const env = new VmxEnv(top, reporter, print);
     const test = config.suite.create();
-    runClassic(test, env);
+    const before = log.length;
+    // What init printed before declining is the reason, as kvm-unit-tests logs it.
+    if (runClassic(test, env) === 'declined') declinedBy = log.slice(before).map((l) => l.trim()).filter(Boolean).pop() ?? 'init declined';
   } catch (e) {
     if (e instanceof TestAbort) aborted = e.message;
     else if (e instanceof BudgetExceeded) aborted = `budget exceeded: ${e.message}`;
@@ -51,7 +54,7 @@ export function runOne(config: RunConfig, opts: RunOptions = {}): RunResult {
   print(summaryLine(summary));
   let status = summaryStatus(summary);
   if (aborted !== undefined) status = 1;
-  const skipReason = status === 77 ? (log.find((l) => l.startsWith('\t'))?.trim() ?? 'no tests ran') : undefined;
+  const skipReason = status === 77 ? (declinedBy ?? 'no tests ran') : undefined;
   return {
     id: runId(config), config, log, reports: reporter.lines, summary, status, aborted, skipReason,
     cycles: hardware.rdtsc(), vmExits: hardware.stats.vmExits,
